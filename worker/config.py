@@ -53,6 +53,8 @@ class Settings:
     sync_batch_size: int = 500
     resync_lease_seconds: int = 120
     inbox_sweep_seconds: int = 30
+    # A pending event or queued resync not picked up this long after enqueueing is enqueued again.
+    reenqueue_after_seconds: int = 120
     event_max_attempts: int = 8
     task_time_limit_seconds: int = 6 * 3600
     tombstone_retention_days: int = 35
@@ -97,7 +99,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build :class:`Settings` from ``env`` (default ``os.environ``), failing with a clear message."""
+    """Build :class:`Settings` from ``env`` (default: ``os.environ``); fail with a clear message."""
     env = os.environ if env is None else env
     database_url = normalize_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     if not database_url.startswith(("sqlite", "postgresql+psycopg://")):
@@ -114,7 +116,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     base_url = (env.get("WORKOS_BASE_URL") or DEFAULT_WORKOS_BASE_URL).rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"WORKOS_BASE_URL must be an http(s) URL, got {base_url!r}")
-    secrets = tuple(s.strip() for s in (env.get("WORKOS_WEBHOOK_SECRET") or "").split(",") if s.strip())
+    secrets = tuple(
+        s.strip() for s in (env.get("WORKOS_WEBHOOK_SECRET") or "").split(",") if s.strip()
+    )
     pacing = env.get("DIRSYNC_PACING_REDIS_URL")
     if pacing is None and broker_url.startswith(("redis://", "rediss://")):
         pacing = broker_url
@@ -137,6 +141,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sync_batch_size=_int(env, "DIRSYNC_SYNC_BATCH_SIZE", 500, 1),
         resync_lease_seconds=_int(env, "DIRSYNC_RESYNC_LEASE_SECONDS", 120, 5),
         inbox_sweep_seconds=_int(env, "DIRSYNC_INBOX_SWEEP_SECONDS", 30, 1),
+        reenqueue_after_seconds=_int(env, "DIRSYNC_REENQUEUE_AFTER_SECONDS", 120, 1),
         event_max_attempts=_int(env, "DIRSYNC_EVENT_MAX_ATTEMPTS", 8, 1),
         task_time_limit_seconds=_int(env, "DIRSYNC_TASK_TIME_LIMIT_SECONDS", 6 * 3600, 60),
         tombstone_retention_days=_int(env, "DIRSYNC_TOMBSTONE_RETENTION_DAYS", 35, 1),

@@ -118,7 +118,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def _lock_key(name: str) -> int:
     """A stable signed 64-bit advisory-lock key for ``name``."""
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
 
 
 def lock_directory(session: Session, directory_id: str) -> None:

@@ -183,6 +183,7 @@ class ResyncLease(Base):
 
     directory_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     run_id: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str] = mapped_column(String(64), comment="one execution of the run")
     expires_at: Mapped[ts]
 
 
@@ -197,9 +198,7 @@ class WebhookEvent(Base):
     directory_id: Mapped[str | None] = mapped_column(String(64))
     event_created_at: Mapped[ts_opt]
     received_at: Mapped[ts]
-    status: Mapped[str] = mapped_column(
-        String(16), comment="pending, processed, ignored, failed"
-    )
+    status: Mapped[str] = mapped_column(String(16), comment="pending, processed, ignored, failed")
     attempts: Mapped[counter]
     last_error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[ts_opt]

@@ -68,6 +68,9 @@ def upgrade() -> None:
         "dirsync_resync_leases",
         sa.Column("directory_id", sa.String(length=64), nullable=False),
         sa.Column("run_id", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "holder", sa.String(length=64), nullable=False, comment="one execution of the run"
+        ),
         sa.Column("expires_at", worker.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("directory_id", name=op.f("pk_dirsync_resync_leases")),
     )
