@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Sequence
+
+# ASCII digits only (str.isdigit() also accepts "²"), and few enough to stay a sane integer.
+_TIMESTAMP = re.compile(r"[0-9]{1,20}")
 
 
 class SignatureError(Exception):
@@ -30,7 +34,7 @@ def parse_header(header: str) -> tuple[str, list[str]]:
             timestamp = value
         elif key == "v1":
             signatures.append(value.lower())
-    if timestamp is None or not timestamp.isdigit():
+    if timestamp is None or not _TIMESTAMP.fullmatch(timestamp):
         raise SignatureError("malformed WorkOS-Signature header: no t=<unix ms> timestamp")
     if not signatures:
         raise SignatureError("malformed WorkOS-Signature header: no v1 signature")

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from web.signature import SignatureError, verify
 from worker.config import Settings
@@ -26,9 +26,16 @@ def _error(status: int, message: str) -> tuple[Any, int]:
     return jsonify(error=message), status
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _validate(body: bytes) -> dict[str, Any]:
+    """Parse and check the body; ValueError says what is wrong (answered with 400)."""
     try:
-        event = json.loads(body)
+        event = json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"body is not valid JSON: {exc}") from None
     if not isinstance(event, dict):
@@ -38,6 +45,16 @@ def _validate(body: bytes) -> dict[str, Any]:
             raise ValueError(f"missing or invalid '{key}'")
     if len(event["id"]) > 64 or len(event["event"]) > 64:
         raise ValueError("'id' and 'event' must be at most 64 characters")
+    # What no database can store must be refused now, not answered 503 forever.
+    try:
+        text = json.dumps(event, ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("body contains invalid Unicode (lone surrogates)") from None
+    except RecursionError:
+        raise ValueError("body is nested too deeply") from None
+    if "\\u0000" in text:
+        raise ValueError("body contains NUL characters")
     return event
 
 
@@ -66,6 +83,10 @@ def receive() -> tuple[Any, int]:
     try:
         with transaction(current_app.extensions["dirsync_sessions"]) as session:
             outcome = record_event(session, event)
+    except DataError as exc:
+        # The database refuses this content itself: retrying cannot help.
+        log.error("webhook %s refused by the database (400): %s", event["id"], exc.orig)
+        return _error(400, "event content cannot be stored")
     except SQLAlchemyError as exc:
         log.error("webhook %s not recorded (503): %s", event["id"], type(exc).__name__)
         return _error(503, "event store unavailable, retry later")

@@ -86,9 +86,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock at BEGIN: two processes that both read then write would
-        # otherwise deadlock on lock upgrade and one of them would fail with "locked".
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Write transactions (see transaction()) take the write lock at BEGIN: two processes
+        # that both read then write would otherwise deadlock on lock upgrade and one would
+        # fail with "database is locked". Read-only sessions stay deferred (WAL readers).
+        immediate = conn.get_execution_options().get("dirsync_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str, *, pool_size: int = 5, null_pool: bool = False) -> Engine:
@@ -111,8 +113,9 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+    """One unit of work that writes: commit on success, roll back on any error."""
     with factory() as session, session.begin():
+        session.connection(execution_options={"dirsync_write": True})
         yield session
 
 

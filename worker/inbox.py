@@ -44,7 +44,7 @@ def record_event(session: Session, event: dict[str, Any], *, source: str = "webh
         "id": str(event["id"]),
         "event_type": kind[:64],
         "payload": event,
-        "directory_id": (directory_of(event) or None),
+        "directory_id": _short_str(directory_of(event)),
         "event_created_at": created,
         "received_at": utcnow(),
         "status": "pending" if kind in HANDLED_EVENTS else "ignored",
@@ -57,10 +57,17 @@ def record_event(session: Session, event: dict[str, Any], *, source: str = "webh
         if session.get_bind().dialect.name == "postgresql"
         else sqlite.insert(WebhookEvent)
     )
-    result = session.execute(insert.values(**values).on_conflict_do_nothing())
-    if not result.rowcount:
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING.
+    inserted = session.execute(
+        insert.values(**values).on_conflict_do_nothing().returning(WebhookEvent.id)
+    ).first()
+    if inserted is None:
         return "duplicate"
     return "recorded" if values["status"] == "pending" else "ignored"
+
+
+def _short_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
 @dataclass
