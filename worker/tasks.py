@@ -1,5 +1,10 @@
 """Celery tasks: thin wrappers that pass ids and call the domain code with this process's
-collaborators. Every task is idempotent, acknowledged late and safe to run twice."""
+collaborators. Every task is idempotent, acknowledged late and safe to run twice.
+
+Tasks are bound to dirsync's Celery app explicitly (not ``shared_task``): a process that only
+sends tasks, like the web app, would otherwise publish through Celery's default app and its
+default broker, not ours.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,10 @@ import logging
 import random
 from datetime import timedelta
 
-from celery import shared_task
 from sqlalchemy import delete, or_, select
 
 from worker import runtime
+from worker.celery_app import celery
 from worker.db import transaction, utcnow
 from worker.inbox import RetryableError, due_for_enqueue, mark_enqueued, process_event
 from worker.models import SyncRun, Tombstone
@@ -23,7 +28,7 @@ def _retry_delay(retries: int) -> float:
     return min(300.0, 2.0 * 2**retries) * random.uniform(0.5, 1.5)
 
 
-@shared_task(bind=True, name="worker.tasks.process_event", max_retries=None)
+@celery.task(bind=True, name="worker.tasks.process_event", max_retries=None)
 def process_event_task(self, event_id: str) -> str:  # type: ignore[no-untyped-def]
     """Apply one inbox event; retry transient failures with backoff (the inbox counts tries)."""
     settings = runtime.settings()
@@ -46,7 +51,7 @@ def enqueue_resync(run_id: int) -> None:
         log.warning("could not enqueue resync run %s now; the sweep will", run_id, exc_info=True)
 
 
-@shared_task(name="worker.tasks.resync_directory")
+@celery.task(name="worker.tasks.resync_directory")
 def resync_directory_task(run_id: int) -> str:
     run = Resyncer(
         runtime.session_factory(), runtime.workos_client(), runtime.settings()
@@ -54,7 +59,7 @@ def resync_directory_task(run_id: int) -> str:
     return run.status
 
 
-@shared_task(name="worker.tasks.resync_all")
+@celery.task(name="worker.tasks.resync_all")
 def resync_all_task(run_id: int) -> str:
     run = Resyncer(
         runtime.session_factory(),
@@ -65,7 +70,7 @@ def resync_all_task(run_id: int) -> str:
     return run.status
 
 
-@shared_task(name="worker.tasks.sweep")
+@celery.task(name="worker.tasks.sweep")
 def sweep_task() -> dict[str, int]:
     """Periodic safety net (Celery beat): enqueue what the broker may have lost.
 
