@@ -137,9 +137,8 @@ def status() -> None:
     from rich.table import Table
 
     factory = runtime.session_factory()
-    table = Table(title="dirsync mirror")
-    for col in ("directory", "name", "state", "users", "groups", "memberships", "last sync run"):
-        table.add_column(col)
+    headers = ("directory", "name", "state", "users", "groups", "memberships", "last sync run")
+    rows: list[tuple[str, ...]] = []
     with factory() as session:
 
         def counts(model: Any) -> dict[str, int]:
@@ -166,26 +165,37 @@ def status() -> None:
                 last_text = f"#{last.id} {last.status} {when:%Y-%m-%d %H:%M:%S}Z"
                 if last.error:
                     last_text += f" ({last.error[:60]})"
-            table.add_row(
-                directory.id,
-                directory.name,
-                directory.state,
-                str(users.get(directory.id, 0)),
-                str(groups.get(directory.id, 0)),
-                str(edges.get(directory.id, 0)),
-                last_text,
+            rows.append(
+                (
+                    directory.id,
+                    directory.name,
+                    directory.state,
+                    str(users.get(directory.id, 0)),
+                    str(groups.get(directory.id, 0)),
+                    str(edges.get(directory.id, 0)),
+                    last_text,
+                )
             )
         inbox = dict(
             session.execute(
                 select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)
             ).all()
         )
-    console = Console()
-    console.print(table)
-    console.print(
-        "events: "
-        + ", ".join(f"{k} {inbox.get(k, 0)}" for k in ("pending", "processed", "ignored", "failed"))
+    footer = "events: " + ", ".join(
+        f"{k} {inbox.get(k, 0)}" for k in ("pending", "processed", "ignored", "failed")
     )
+    if sys.stdout.isatty():
+        table = Table(*headers, title="dirsync mirror")
+        for row in rows:
+            table.add_row(*row)
+        console = Console()
+        console.print(table)
+        console.print(footer)
+        return
+    # Not a terminal: tab-separated lines that scripts can read.
+    for row in (headers, *rows):
+        click.echo("\t".join(row))
+    click.echo(footer)
 
 
 @cli.command()

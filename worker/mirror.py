@@ -106,9 +106,11 @@ class WriteCounts:
 
 
 def _dialect_insert(session: Session, model: Any) -> Any:
+    """A Core INSERT on the model's table (keys are column names, not ORM attributes)."""
+    table = model.__table__
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _tombstones(session: Session, kind: str, ids: Iterable[str]) -> dict[str, datetime]:
@@ -137,7 +139,7 @@ def add_tombstone(
     stmt = stmt.on_conflict_do_update(
         index_elements=["kind", "object_id"],
         set_={"version": stmt.excluded.version, "recorded_at": stmt.excluded.recorded_at},
-        where=Tombstone.version < stmt.excluded.version,
+        where=Tombstone.__table__.c.version < stmt.excluded.version,
     )
     session.execute(stmt)
 
@@ -217,11 +219,12 @@ def upsert_objects(
     if writes:
         stmt = _dialect_insert(session, model)
         excluded = stmt.excluded
-        set_ = {c: getattr(excluded, _column_key(model, c)) for c in (*columns, "synced_at")}
+        keys = [_column_key(model, c) for c in (*columns, "synced_at")]
+        set_ = {k: getattr(excluded, k) for k in keys}
         stmt = stmt.on_conflict_do_update(
             index_elements=["id"],
             set_=set_,
-            where=model.updated_at <= excluded.updated_at,
+            where=model.__table__.c.updated_at <= excluded.updated_at,
         )
         session.execute(stmt, [_to_db_keys(model, w) for w in writes])
     if touch_unchanged and touched:
@@ -235,7 +238,8 @@ def _column_key(model: Any, attr: str) -> str:
 
 
 def _to_db_keys(model: Any, row: dict[str, Any]) -> dict[str, Any]:
-    return {_column_key(model, k) if k in model.__mapper__.attrs else k: v for k, v in row.items()}
+    attrs = model.__mapper__.attrs.keys()
+    return {_column_key(model, k) if k in attrs else k: v for k, v in row.items()}
 
 
 def _delete_edges(
