@@ -140,7 +140,7 @@ def test_membership_add_remove_add_in_any_order(factory):
     state.add_member(group["id"], user["id"])
     history = state.events_since(limit=None)
     add1, remove2, add3 = history[start:]
-    deliver(factory, history[:start] + [add1, add3, remove2, add1])
+    deliver(factory, [*history[:start], add1, add3, remove2, add1])
     assert_mirror_matches(factory, state, directory_id)
 
 
