@@ -12,6 +12,7 @@ the whole thing made. Baseline, in the same process: the same number of requests
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -56,14 +57,10 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[by
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(15)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:
@@ -193,9 +190,10 @@ def main() -> None:
     ok = sum(1 for s in statuses if s == 200)
     print(f"burst: {args.events} dsync.user.created webhooks, {args.concurrency} parallel, "
           f"{args.db} + Redis, emulator rate limits on")  # fmt: skip
+    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
     print(f"receiver: {ok}/{len(statuses)} answered 200 in {posted:.1f}s = "
-          f"{len(statuses) / posted:,.0f} requests/s; p50 {percentile(latencies, 50) * 1000:.1f} ms,"
-          f" p99 {percentile(latencies, 99) * 1000:.1f} ms")  # fmt: skip
+          f"{len(statuses) / posted:,.0f} requests/s; p50 {p50:.1f} ms, "
+          f"p99 {p99:.1f} ms")  # fmt: skip
     print(f"baseline GET /healthz x{args.events}: p50 {percentile(base_lat, 50) * 1000:.1f} ms, "
           f"p99 {percentile(base_lat, 99) * 1000:.1f} ms; webhook/baseline p50 ratio "
           f"x{percentile(latencies, 50) / percentile(base_lat, 50):.1f}")  # fmt: skip

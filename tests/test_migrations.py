@@ -67,9 +67,7 @@ def test_migrations_match_models_and_round_trip(empty_database):
                     .all()
                 )
             else:
-                indexes = {
-                    i["name"] for i in inspect(conn).get_indexes("workos_directory_users")
-                }
+                indexes = {i["name"] for i in inspect(conn).get_indexes("workos_directory_users")}
             assert "ix_workos_directory_users_org_email" in indexes
         command.downgrade(config, "base")
         with engine.connect() as conn:
