@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from web.enqueue import BackgroundEnqueuer
 from worker.config import Settings, load_settings
 from worker.db import make_engine, make_session_factory
-
-log = logging.getLogger(__name__)
-
-
-def _default_enqueue(event_id: str) -> None:
-    """Hand the event to a worker. Failure is not fatal: it is already stored durably and the
-    periodic sweep enqueues pending events whose enqueue stamp is old."""
-    from worker.tasks import process_event_task
-
-    try:
-        process_event_task.apply_async(args=[event_id], retry=False)
-    except Exception as exc:
-        log.warning(
-            "event %s stored but not enqueued (%s); the sweep will enqueue it",
-            event_id,
-            type(exc).__name__,
-        )
 
 
 def create_app(
@@ -40,7 +23,7 @@ def create_app(
     engine = make_engine(settings.database_url)
     app.extensions["dirsync_engine"] = engine
     app.extensions["dirsync_sessions"] = make_session_factory(engine)
-    app.extensions["dirsync_enqueue"] = enqueue or _default_enqueue
+    app.extensions["dirsync_enqueue"] = enqueue or BackgroundEnqueuer()
 
     from web import health, webhooks
 
