@@ -60,14 +60,16 @@ def create_run(
     trigger: str,
     directory_id: str | None = None,
     parent_id: int | None = None,
+    due_in: float = 0.0,
 ) -> int:
+    """Record a queued run; ``due_in`` postpones it (the sweep will not enqueue it earlier)."""
     with transaction(factory) as session:
         run = SyncRun(
             scope=scope,
             directory_id=directory_id,
             trigger=trigger,
             status="queued",
-            queued_at=utcnow(),
+            queued_at=utcnow() + timedelta(seconds=due_in),
             parent_id=parent_id,
         )
         session.add(run)

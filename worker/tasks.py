@@ -19,7 +19,7 @@ from worker.celery_app import celery
 from worker.db import transaction, utcnow
 from worker.inbox import RetryableError, due_for_enqueue, mark_enqueued, process_event
 from worker.models import SyncRun, Tombstone
-from worker.resync import Resyncer
+from worker.resync import Resyncer, create_run
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,35 @@ def enqueue_resync(run_id: int) -> None:
         log.warning("could not enqueue resync run %s now; the sweep will", run_id, exc_info=True)
 
 
+RESYNC_RETRIES = 3
+TRANSIENT_PREFIXES = ("TransientError", "OperationalError", "ConnectionError", "Timeout")
+
+
 @celery.task(name="worker.tasks.resync_directory")
-def resync_directory_task(run_id: int) -> str:
-    run = Resyncer(
-        runtime.session_factory(), runtime.workos_client(), runtime.settings()
-    ).run_directory(run_id)
+def resync_directory_task(run_id: int, attempt: int = 0) -> str:
+    """Resync one directory. A run that failed on a passing fault (WorkOS 429/5xx/timeouts
+    past the client's own retries, a database hiccup) is followed by a new run later, so the
+    failed one stays on record."""
+    factory = runtime.session_factory()
+    run = Resyncer(factory, runtime.workos_client(), runtime.settings()).run_directory(run_id)
+    if (
+        run.status == "failed"
+        and attempt < RESYNC_RETRIES
+        and (run.error or "").startswith(TRANSIENT_PREFIXES)
+        and run.directory_id
+    ):
+        delay = 60 * 2**attempt
+        retry_id = create_run(
+            factory,
+            scope="directory",
+            trigger=run.trigger,
+            directory_id=run.directory_id,
+            due_in=delay,
+        )
+        log.warning(
+            "run %s failed (%s); retrying as run %s in %ss", run_id, run.error, retry_id, delay
+        )
+        resync_directory_task.apply_async(args=[retry_id, attempt + 1], countdown=delay)
     return run.status
 
 
