@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .activity import start_activity
 from .config import EmulatorConfig
 from .server import EmulatorServer
 from .state import EmulatorState
@@ -26,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--groups-on-users", action="store_true")
     p.add_argument("--webhook-url")
     p.add_argument("--webhook-secret")
+    p.add_argument(
+        "--demo-activity",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="change the first directory every SECONDS (0: never), so webhooks flow",
+    )
     args = p.parse_args(argv)
 
     state = EmulatorState()
@@ -53,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"api key: {config.api_key}", flush=True)
     for did in seeded["directory_ids"]:
         print(f"directory: {did}", flush=True)
+    if args.demo_activity > 0 and seeded["directory_ids"]:
+        start_activity(state, seeded["directory_ids"][0], args.demo_activity)
     server.serve_forever()
     return 0
 

@@ -79,7 +79,7 @@ def launch(port: int | None = None) -> int:
                     python, "-m", "emulator", "--port", str(EMULATOR_PORT),
                     "--api-key", EMULATOR_KEY, "--seed-users", "300", "--seed-groups", "12",
                     "--webhook-url", f"http://127.0.0.1:{port}/webhooks/workos",
-                    "--webhook-secret", secret.split(",")[0],
+                    "--webhook-secret", secret.split(",")[0], "--demo-activity", "10",
                 ],
                 cwd=ROOT, env=env,
             )
@@ -88,6 +88,7 @@ def launch(port: int | None = None) -> int:
             [
                 "WORKOS_API_KEY is not set: running against the BUILT-IN WORKOS EMULATOR",
                 f"emulator: http://127.0.0.1:{EMULATOR_PORT} (sample org, 300 users, 12 groups)",
+                "it changes the directory every 10 s, like a real identity provider would,",
                 "it sends signed webhooks to this service; set WORKOS_API_KEY for real WorkOS",
             ]
         )
