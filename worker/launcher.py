@@ -128,12 +128,21 @@ def launch(port: int | None = None) -> int:
         stopping = True
 
     signal.signal(signal.SIGTERM, _terminate)
+    restarts: list[float] = []
     try:
         while not stopping:
-            for proc in procs:
-                if proc.poll() is not None:
-                    print(f"process {proc.args[0]} exited ({proc.returncode})", file=sys.stderr)
+            for index, proc in enumerate(procs):
+                if proc.poll() is None:
+                    continue
+                # Like a process manager would: a crashed process is started again (the
+                # Celery worker exits on some broker outages; the inbox sweep then catches
+                # up), unless it keeps crashing.
+                restarts = [t for t in restarts if t > time.monotonic() - 60] + [time.monotonic()]
+                print(f"process {proc.args[0]} exited ({proc.returncode})", file=sys.stderr)
+                if len(restarts) > 5:
+                    print("too many restarts in a minute; stopping", file=sys.stderr)
                     return _stop(procs, 1)
+                procs[index] = subprocess.Popen(proc.args, cwd=ROOT, env=env)
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass

@@ -8,12 +8,15 @@ reservation returns how long to wait, and the caller sleeps that long before sen
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 import redis
+
+log = logging.getLogger(__name__)
 
 
 class Pacer(Protocol):
@@ -62,10 +65,21 @@ class RedisPacer:
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._script = self._redis.register_script(_GCRA_LUA)
         self._prefix = prefix
+        self._fallback = LocalPacer()
+        self._warned = False
 
     def reserve(self, key: str, rate_per_second: float, burst: int) -> float:
         interval = 1.0 / rate_per_second
-        result = self._script(keys=[self._prefix + key], args=[interval, burst])
+        try:
+            result = self._script(keys=[self._prefix + key], args=[interval, burst])
+        except redis.RedisError as exc:
+            # Redis is down: keep pacing in this process rather than failing the resync. The
+            # budget is then per process, and a 429 that results is retried by the client.
+            if not self._warned:
+                log.warning("pacing falls back to in-process: Redis unavailable (%s)", exc)
+                self._warned = True
+            return self._fallback.reserve(key, rate_per_second, burst)
+        self._warned = False
         return float(result)
 
 

@@ -232,3 +232,10 @@ def test_redis_uses_the_prefix(redis_conn: redis.Redis, prefix: str) -> None:
     RedisPacer(REDIS_URL, prefix=prefix).reserve("dir_users:directory_x", 4, 1)
     keys = {k.decode() for k in redis_conn.scan_iter(match=prefix + "*")}
     assert keys == {prefix + "dir_users:directory_x"}
+
+
+def test_redis_pacer_falls_back_to_local_pacing_when_redis_is_down():
+    pacer = RedisPacer("redis://127.0.0.1:1/0")
+    waits = [pacer.reserve("dir_users:x", 4.0, 1) for _ in range(3)]
+    assert waits[0] == 0.0
+    assert waits[1] > 0.2 and waits[2] > waits[1]  # still paced, in process
