@@ -70,8 +70,19 @@ class _Progress:
                 )
                 for kind in ("groups", "users", "memberships")
             }
+        finished = run.status in ("succeeded", "failed", "skipped")
+        # Each phase is complete once the next one started (groups, users, then memberships).
+        done = {
+            "groups": finished or run.users_seen > 0,
+            "users": finished or run.memberships_seen > 0,
+            "memberships": finished,
+        }
         for kind, task in self.tasks[key].items():
-            self.bar.update(task, completed=getattr(run, f"{kind}_seen"))
+            seen = getattr(run, f"{kind}_seen")
+            if done[kind]:
+                self.bar.update(task, completed=seen, total=seen)
+            else:
+                self.bar.update(task, completed=seen)
 
 
 def _summary(run: SyncRun) -> str:
