@@ -12,6 +12,7 @@ older reads (see worker/mirror.py).
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -122,6 +123,29 @@ class LeaseLost(Exception):
     """Our lease expired and another execution took the directory over."""
 
 
+class _Heartbeat:
+    """Renews the resync lease and the run's heartbeat every third of the lease, so a run
+    that waits long on WorkOS (Retry-After, slow pages) is not presumed dead."""
+
+    def __init__(self, resyncer: Resyncer, run_id: int, directory_id: str) -> None:
+        self._stop = threading.Event()
+        interval = max(1.0, resyncer.settings.resync_lease_seconds / 3)
+
+        def beat() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    resyncer.heartbeat(run_id, directory_id)
+                except Exception:
+                    log.warning("resync heartbeat failed (run %s)", run_id, exc_info=True)
+
+        self._thread = threading.Thread(target=beat, name=f"resync-heartbeat-{run_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 @dataclass
 class _Tally:
     """In-memory counters of one run, written to its row with every batch."""
@@ -193,6 +217,7 @@ class Resyncer:
         self._requests_at_start = self.client.request_count
         self._holder = uuid.uuid4().hex
         self._run_id = run_id
+        self._lease_lost = False
         with transaction(self.factory) as session:
             holder_run, _ = acquire_lease(
                 session, directory_id, run_id, self._holder, self.settings.resync_lease_seconds
@@ -206,8 +231,14 @@ class Resyncer:
                 log.warning("run %s skipped: %s", run_id, message)
                 return run
             self._save(session, run, status="running", started_at=utcnow(), error=None)
+        heartbeat = _Heartbeat(self, run_id, directory_id)
         try:
             self._sync_directory(run, directory_id)
+        except LeaseLost:
+            # Another execution of this run owns it now (we were presumed dead): leave the run
+            # row to it and stop quietly.
+            log.warning("run %s: lease lost to another execution; stopping", run_id)
+            return run
         except Exception as exc:
             log.exception("resync of %s failed (run %s)", directory_id, run_id)
             with transaction(self.factory) as session:
@@ -218,6 +249,7 @@ class Resyncer:
             with transaction(self.factory) as session:
                 self._save(session, run, status="succeeded", finished_at=utcnow())
         finally:
+            heartbeat.stop()
             with transaction(self.factory) as session:
                 session.execute(
                     delete(ResyncLease).where(
@@ -235,6 +267,18 @@ class Resyncer:
         if holder != self._holder:
             raise LeaseLost(f"lease on {directory_id} was taken over; stopping this execution")
 
+    def heartbeat(self, run_id: int, directory_id: str) -> None:
+        """Renew the lease and stamp the run as alive (from the heartbeat thread)."""
+        with transaction(self.factory) as session:
+            try:
+                self._renew(session, directory_id)
+            except LeaseLost:
+                self._lease_lost = True
+                return
+            session.execute(
+                update(SyncRun).where(SyncRun.id == run_id).values(heartbeat_at=utcnow())
+            )
+
     def _report(self, run: SyncRun) -> None:
         if self.progress is not None:
             self.progress(run)
@@ -248,6 +292,8 @@ class Resyncer:
         work: Callable[[Session, ChangeLog], WriteCounts],
     ) -> None:
         """One batch: lock the directory, write, renew the lease, save counters, commit."""
+        if self._lease_lost:
+            raise LeaseLost(f"lease on {directory_id} was taken over; stopping this execution")
         changes = ChangeLog(source="resync", sync_run_id=run.id)
         with transaction(self.factory) as session:
             lock_directory(session, directory_id)

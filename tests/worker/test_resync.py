@@ -171,3 +171,25 @@ def test_memberships_come_from_groups_whatever_users_carry(
     directory_id = seed(emulator, users=60)
     assert resync(factory, client, settings, directory_id).status == "succeeded"
     assert_mirror_matches(factory, emulator.state, directory_id)
+
+
+def test_a_slow_resync_keeps_its_lease_through_heartbeats(emulator, client, factory, settings):
+    """Pages slower than the lease: the heartbeat thread, not page writes, keeps it alive."""
+    import dataclasses
+    import threading
+    import time
+
+    settings = dataclasses.replace(settings, resync_lease_seconds=2)
+    directory_id = seed(emulator, users=10, groups=1)
+    emulator.config.update(latency_ms=2500)
+    first: list[SyncRun] = []
+    thread = threading.Thread(
+        target=lambda: first.append(resync(factory, client, settings, directory_id))
+    )
+    thread.start()
+    time.sleep(2.3)  # past the lease taken at start, before the first page arrives
+    emulator.config.update(latency_ms=0)
+    second = resync(factory, client, settings, directory_id)
+    thread.join(30)
+    assert second.status == "skipped", second.error
+    assert first and first[0].status == "succeeded", first and first[0].error
