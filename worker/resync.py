@@ -321,8 +321,9 @@ class Resyncer:
             1,
             lambda s, c: upsert_objects(s, "directory", [row], c, touch_unchanged=True),
         )
-        for page in self.client.groups(directory=directory_id):
-            rows = [group_row(o) for o in page]
+        size = self.settings.sync_batch_size
+        for batch in _batched(self.client.groups(directory=directory_id), size):
+            rows = [group_row(o) for o in batch]
             self._write(
                 run,
                 directory_id,
@@ -330,8 +331,8 @@ class Resyncer:
                 len(rows),
                 lambda s, c, rows=rows: upsert_objects(s, "group", rows, c, touch_unchanged=True),
             )
-        for page in self.client.users(directory=directory_id):
-            rows = [user_row(o) for o in page]
+        for batch in _batched(self.client.users(directory=directory_id), size):
+            rows = [user_row(o) for o in batch]
             self._write(
                 run,
                 directory_id,
@@ -341,8 +342,9 @@ class Resyncer:
             )
         for group_id in self._groups_seen_since(directory_id, mark):
             observed = utcnow()
-            for page in self.client.users(group=group_id, paced_as=directory_id):
-                user_ids = [o["id"] for o in page]
+            members = self.client.users(group=group_id, paced_as=directory_id)
+            for batch in _batched(members, size):
+                user_ids = [o["id"] for o in batch]
                 self._write(
                     run,
                     directory_id,
@@ -559,6 +561,18 @@ class Resyncer:
             run.organizations_deleted += len(org_ids)
             self._save(session, run)
             changes.flush(session)
+
+
+def _batched(pages: Iterator[list[dict[str, Any]]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Regroup API pages into write batches of about ``size`` objects (memory stays bounded)."""
+    batch: list[dict[str, Any]] = []
+    for page in pages:
+        batch.extend(page)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _describe(exc: BaseException) -> str:
