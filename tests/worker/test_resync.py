@@ -193,3 +193,35 @@ def test_a_slow_resync_keeps_its_lease_through_heartbeats(emulator, client, fact
     thread.join(30)
     assert second.status == "skipped", second.error
     assert first and first[0].status == "succeeded", first and first[0].error
+
+
+def test_a_run_whose_worker_died_is_taken_over_after_its_lease_expires(
+    emulator, client, factory, settings
+):
+    from datetime import timedelta
+
+    from worker.db import transaction, utcnow
+    from worker.models import ResyncLease
+
+    directory_id = seed(emulator, users=30)
+    run_id = create_run(factory, scope="directory", trigger="test", directory_id=directory_id)
+    with transaction(factory) as session:  # what a killed worker leaves behind
+        run = session.get(SyncRun, run_id)
+        run.status, run.started_at = "running", utcnow() - timedelta(minutes=10)
+        session.add(
+            ResyncLease(
+                directory_id=directory_id,
+                run_id=run_id,
+                holder="dead-worker",
+                expires_at=utcnow() + timedelta(seconds=30),
+            )
+        )
+    # While the dead worker's lease is still valid, nobody else may start.
+    assert Resyncer(factory, client, settings).run_directory(run_id).status == "running"
+    with transaction(factory) as session:
+        session.get(ResyncLease, directory_id).expires_at = utcnow() - timedelta(seconds=1)
+    Resyncer(factory, client, settings).run_directory(run_id)  # the sweep's redelivery
+    with factory() as session:
+        assert session.get(SyncRun, run_id).status == "succeeded"
+        assert session.get(ResyncLease, directory_id) is None
+    assert_mirror_matches(factory, emulator.state, directory_id)
