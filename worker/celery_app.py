@@ -19,12 +19,13 @@ def make_celery(settings: Settings) -> Celery:
         # The embedded broker is a folder of message files shared by web, worker and beat:
         # no server to run, and still separate processes as in production.
         folder = (settings.data_dir / "broker").resolve()
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             Path(folder / sub).mkdir(parents=True, exist_ok=True)
         transport_options = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         }
     else:
