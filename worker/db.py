@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -117,6 +118,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session, session.begin():
         session.connection(execution_options={"dirsync_write": True})
         yield session
+
+
+def dialect_insert(session: Session, model: Any) -> Any:
+    """A Core INSERT on ``model``'s table with this backend's ``ON CONFLICT`` support
+    (keys are column names, not ORM attribute names)."""
+    table = getattr(model, "__table__", model)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _lock_key(name: str) -> int:

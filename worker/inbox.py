@@ -16,10 +16,9 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db import transaction, utcnow
+from worker.db import dialect_insert, transaction, utcnow
 from worker.events import HANDLED_EVENTS, apply_event, directory_of
 from worker.models import SyncRun, WebhookEvent
 from worker.records import InvalidObject
@@ -52,11 +51,7 @@ def record_event(session: Session, event: dict[str, Any], *, source: str = "webh
         "enqueued_at": utcnow(),
         "source": source,
     }
-    insert = (
-        postgresql.insert(WebhookEvent)
-        if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(WebhookEvent)
-    )
+    insert = dialect_insert(session, WebhookEvent)
     # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING.
     inserted = session.execute(
         insert.values(**values).on_conflict_do_nothing().returning(WebhookEvent.id)

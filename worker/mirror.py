@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, delete, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from worker.db import lock_change_feed, utcnow
+from worker.db import dialect_insert, lock_change_feed, utcnow
 from worker.models import (
     Change,
     Directory,
@@ -105,14 +104,6 @@ class WriteCounts:
         return self
 
 
-def _dialect_insert(session: Session, model: Any) -> Any:
-    """A Core INSERT on the model's table (keys are column names, not ORM attributes)."""
-    table = model.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 def _tombstones(session: Session, kind: str, ids: Iterable[str]) -> dict[str, datetime]:
     ids = list(ids)
     if not ids:
@@ -129,7 +120,7 @@ def add_tombstone(
     session: Session, kind: str, object_id: str, directory_id: str | None, version: datetime
 ) -> None:
     """Record (or move forward) the time at which ``object_id`` was gone."""
-    stmt = _dialect_insert(session, Tombstone).values(
+    stmt = dialect_insert(session, Tombstone).values(
         kind=kind,
         object_id=object_id,
         directory_id=directory_id,
@@ -217,7 +208,7 @@ def upsert_objects(
             organization_id=row["id"] if kind == "organization" else row.get("organization_id"),
         )
     if writes:
-        stmt = _dialect_insert(session, model)
+        stmt = dialect_insert(session, model)
         excluded = stmt.excluded
         keys = [_column_key(model, c) for c in (*columns, "synced_at")]
         set_ = {k: getattr(excluded, k) for k in keys}
@@ -251,6 +242,13 @@ def _delete_edges(
     if not edges:
         return 0
     session.execute(delete(GroupMembership).where(condition))
+    _log_edge_deletes(session, edges, changes, directory_id)
+    return len(edges)
+
+
+def _log_edge_deletes(
+    session: Session, edges: Sequence[Any], changes: ChangeLog, directory_id: str | None
+) -> None:
     org = _organization_of(session, directory_id)
     for group_id, user_id in edges:
         changes.add(
@@ -261,7 +259,6 @@ def _delete_edges(
             directory_id=directory_id,
             organization_id=org,
         )
-    return len(edges)
 
 
 def _organization_of(session: Session, directory_id: str | None) -> str | None:
@@ -368,7 +365,7 @@ def upsert_edges(
             counts.unchanged += 1
     if new_rows:
         organization_id = organization_id or _organization_of(session, directory_id)
-        stmt = _dialect_insert(session, GroupMembership).on_conflict_do_nothing()
+        stmt = dialect_insert(session, GroupMembership).on_conflict_do_nothing()
         session.execute(stmt, new_rows)
         for row in new_rows:
             changes.add(
@@ -486,10 +483,59 @@ def delete_directory_contents(
     return deleted
 
 
-def count_rows(session: Session, model: Any, directory_id: str) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(model).where(model.directory_id == directory_id)
-        )
-        or 0
-    )
+SWEEPABLE = {"membership": GroupMembership, "user": DirectoryUser, "group": DirectoryGroup}
+
+
+def sweep_unconfirmed(
+    session: Session,
+    kind: str,
+    directory_id: str,
+    mark: datetime,
+    changes: ChangeLog,
+    *,
+    limit: int,
+) -> int:
+    """Delete up to ``limit`` rows of ``kind`` in the directory that no write confirmed since
+    ``mark`` (a resync's start), leaving tombstones at ``mark``. Returns how many went.
+
+    Only call this after a complete enumeration: an unconfirmed row is then one WorkOS no
+    longer has. Rows that events wrote during the resync carry a newer ``synced_at``.
+    """
+    model = SWEEPABLE[kind]
+    stale = (model.directory_id == directory_id) & (model.synced_at < mark)
+    if kind == "membership":
+        edges = session.execute(
+            select(GroupMembership.group_id, GroupMembership.user_id).where(stale).limit(limit)
+        ).all()
+        for group_id, user_id in edges:
+            add_tombstone(session, "membership", f"{group_id}:{user_id}", directory_id, mark)
+        if edges:
+            session.execute(
+                delete(GroupMembership).where(
+                    tuple_(GroupMembership.group_id, GroupMembership.user_id).in_(
+                        [tuple(e) for e in edges]
+                    )
+                )
+            )
+        _log_edge_deletes(session, edges, changes, directory_id)
+        return len(edges)
+    ids = list(session.scalars(select(model.id).where(stale).limit(limit)))
+    org = _organization_of(session, directory_id)
+    for object_id in ids:
+        add_tombstone(session, kind, object_id, directory_id, mark)
+        changes.add(kind, "deleted", object_id, directory_id=directory_id, organization_id=org)
+    if ids:
+        session.execute(delete(model).where(model.id.in_(ids)))
+    return len(ids)
+
+
+def delete_organizations(
+    session: Session, org_ids: Sequence[str], version: datetime, changes: ChangeLog
+) -> int:
+    """Remove organizations WorkOS no longer lists, leaving tombstones at ``version``."""
+    for org_id in org_ids:
+        add_tombstone(session, "organization", org_id, None, version)
+        changes.add("organization", "deleted", org_id, directory_id=None, organization_id=org_id)
+    if org_ids:
+        session.execute(delete(Organization).where(Organization.id.in_(org_ids)))
+    return len(org_ids)

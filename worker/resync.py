@@ -23,20 +23,20 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
-from worker.db import lock_directory, transaction, utcnow
+from worker.db import dialect_insert, lock_directory, transaction, utcnow
 from worker.mirror import (
     ChangeLog,
     WriteCounts,
     add_tombstone,
     delete_directory_contents,
+    delete_organizations,
+    sweep_unconfirmed,
     upsert_edges,
     upsert_objects,
 )
 from worker.models import (
     Directory,
     DirectoryGroup,
-    DirectoryUser,
-    GroupMembership,
     Organization,
     ResyncLease,
     SyncRun,
@@ -78,14 +78,6 @@ def create_run(
         return run.id
 
 
-def _dialect_insert(session: Session) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(ResyncLease)
-    return sqlite.insert(ResyncLease)
-
-
 def acquire_lease(
     session: Session, directory_id: str, run_id: int, holder: str, seconds: int
 ) -> tuple[int, str]:
@@ -95,7 +87,7 @@ def acquire_lease(
     alongside the first one.
     """
     now = utcnow()
-    stmt = _dialect_insert(session).values(
+    stmt = dialect_insert(session, ResyncLease).values(
         directory_id=directory_id,
         run_id=run_id,
         holder=holder,
@@ -355,12 +347,8 @@ class Resyncer:
                     ),
                 )
         # The enumeration is complete: only now remove what WorkOS no longer has.
-        for kind, model in (
-            ("memberships", GroupMembership),
-            ("users", DirectoryUser),
-            ("groups", DirectoryGroup),
-        ):
-            while self._sweep_chunk(run, directory_id, kind, model, mark):
+        for kind in ("membership", "user", "group"):
+            while self._sweep_chunk(run, directory_id, kind, mark):
                 pass
 
     def _groups_seen_since(self, directory_id: str, mark: datetime) -> Iterator[str]:
@@ -385,59 +373,20 @@ class Resyncer:
             yield from ids
             last = ids[-1]
 
-    def _sweep_chunk(
-        self, run: SyncRun, directory_id: str, kind: str, model: Any, mark: datetime
-    ) -> bool:
-        """Delete up to SWEEP_CHUNK rows not confirmed since ``mark``; False when none are left."""
+    def _sweep_chunk(self, run: SyncRun, directory_id: str, kind: str, mark: datetime) -> bool:
+        """Delete one chunk of rows not confirmed since ``mark``; False when none are left."""
         changes = ChangeLog(source="resync", sync_run_id=run.id)
         with transaction(self.factory) as session:
             lock_directory(session, directory_id)
-            stale_filter = (model.directory_id == directory_id) & (model.synced_at < mark)
-            counts = WriteCounts()
-            org = session.scalar(
-                select(Directory.organization_id).where(Directory.id == directory_id)
+            deleted = sweep_unconfirmed(
+                session, kind, directory_id, mark, changes, limit=SWEEP_CHUNK
             )
-            if kind == "memberships":
-                edges = session.execute(
-                    select(GroupMembership.group_id, GroupMembership.user_id)
-                    .where(stale_filter)
-                    .limit(SWEEP_CHUNK)
-                ).all()
-                for group_id, user_id in edges:
-                    add_tombstone(
-                        session, "membership", f"{group_id}:{user_id}", directory_id, mark
-                    )
-                    session.execute(
-                        delete(GroupMembership).where(
-                            GroupMembership.group_id == group_id, GroupMembership.user_id == user_id
-                        )
-                    )
-                    changes.add(
-                        "membership",
-                        "deleted",
-                        group_id,
-                        related_id=user_id,
-                        directory_id=directory_id,
-                        organization_id=org,
-                    )
-                counts.deleted = len(edges)
-            else:
-                single = "user" if kind == "users" else "group"
-                ids = list(session.scalars(select(model.id).where(stale_filter).limit(SWEEP_CHUNK)))
-                for object_id in ids:
-                    add_tombstone(session, single, object_id, directory_id, mark)
-                    changes.add(
-                        single, "deleted", object_id, directory_id=directory_id, organization_id=org
-                    )
-                if ids:
-                    session.execute(delete(model).where(model.id.in_(ids)))
-                counts.deleted = len(ids)
-            if counts.deleted:
+            if deleted:
                 self._renew(session, directory_id)
-                _Tally(run).add(kind, counts, 0)
+                _Tally(run).add(f"{kind}s", WriteCounts(deleted=deleted), 0)
                 self._save(session, run)
                 changes.flush(session)
-        return counts.deleted > 0
+        return deleted > 0
 
     def _remove_directory(self, run: SyncRun, directory_id: str, mark: datetime) -> None:
         changes = ChangeLog(source="resync", sync_run_id=run.id)
@@ -552,13 +501,7 @@ class Resyncer:
     def _remove_organizations(self, run: SyncRun, org_ids: list[str], mark: datetime) -> None:
         changes = ChangeLog(source="resync", sync_run_id=run.id)
         with transaction(self.factory) as session:
-            for org_id in org_ids:
-                add_tombstone(session, "organization", org_id, None, mark)
-                changes.add(
-                    "organization", "deleted", org_id, directory_id=None, organization_id=org_id
-                )
-            session.execute(delete(Organization).where(Organization.id.in_(org_ids)))
-            run.organizations_deleted += len(org_ids)
+            run.organizations_deleted += delete_organizations(session, org_ids, mark, changes)
             self._save(session, run)
             changes.flush(session)
 

@@ -17,6 +17,7 @@ from worker.db import make_engine, make_session_factory
 from worker.workos_client import WorkOSClient
 
 _lock = threading.Lock()
+_state = threading.local()  # per-thread WorkOS client
 
 
 @lru_cache(maxsize=1)
@@ -36,8 +37,7 @@ def session_factory() -> sessionmaker[Session]:
 
 def workos_client() -> WorkOSClient:
     """A WorkOS client per thread (requests.Session is not shared across threads)."""
-    local = _thread_state()
-    client = getattr(local, "client", None)
+    client = getattr(_state, "client", None)
     if client is None:
         current = settings()
         if not current.workos_api_key:
@@ -48,15 +48,8 @@ def workos_client() -> WorkOSClient:
         client = WorkOSClient.from_settings(
             current, current.workos_api_key, current.workos_base_url
         )
-        local.client = client
+        _state.client = client
     return client
-
-
-_state = threading.local()
-
-
-def _thread_state() -> threading.local:
-    return _state
 
 
 def reset() -> None:
